@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Protocol, runtime_checkable
 
 from berth.core.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["DEFAULT", "current", "use", "use_unset", "validate", "set_current", "is_set"]
+__all__ = ["DEFAULT", "current", "use", "use_unset", "validate", "set_current", "is_set", "NamespaceStore"]
 
 DEFAULT = "default"
 MAX_LENGTH = 76
@@ -77,3 +78,33 @@ def use_unset() -> Iterator[None]:
         yield None
     finally:
         _current.reset(token)
+
+
+@runtime_checkable
+class NamespaceStore(Protocol):
+    """Namespace records with labels (provided by the metadata plugin).
+
+    Methods are plain ``def``: each is one short LMDB transaction. Each change
+    publishes ``/namespaces/create``, ``/namespaces/update`` or
+    ``/namespaces/delete`` on the event exchange.
+    """
+
+    def create(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+        """Raises InvalidArgument (bad name/label), AlreadyExists."""
+        ...
+
+    def labels(self, name: str) -> dict[str, str]:
+        """Raises NotFound."""
+        ...
+
+    def set_label(self, name: str, key: str, value: str) -> None:
+        """Set a label; an empty value removes it. Raises NotFound, InvalidArgument."""
+        ...
+
+    def list(self) -> list[str]:
+        """All namespace names, sorted."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Raises NotFound; FailedPrecondition when it still holds objects."""
+        ...
