@@ -18,6 +18,10 @@ The transport runs each handler with the namespace from the
 unset, so :func:`berth.core.namespaces.current` raises FailedPrecondition).
 A :class:`berth.core.errors.BerthError` becomes its gRPC status; anything
 else becomes INTERNAL and is logged.
+
+A service may carry a ``transports`` attribute (a frozenset of ``"grpc"`` and
+``"ttrpc"``); without one it is served on gRPC only. The ttrpc server (on
+``[ttrpc] address``, for shims) serves those that name ``"ttrpc"``.
 """
 from __future__ import annotations
 
