@@ -144,7 +144,8 @@ class InitContext:
     """Everything a plugin's ``init`` gets.
 
     ``root`` and ``state`` are ``<root>/<type>.<id>`` and ``<state>/<type>.<id>``;
-    they are created (mode 0711) before ``init`` runs. ``nursery`` lives as long
+    a plugin creates them when it needs them (``ctx.root.mkdir(...)``), as
+    containerd's plugins do. ``nursery`` lives as long
     as the daemon: start long-lived work there (``await ctx.nursery.start(fn)``).
     ``ready`` is set once every plugin has initialized (servers wait for it
     before they listen, as containerd serves only after init).
