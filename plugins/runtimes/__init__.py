@@ -1,0 +1,1 @@
+"""Runtimes: the runc-style shim and berth's own OCI runtime (``runc``)."""
