@@ -64,6 +64,8 @@ def _fail(file: str, path: str, tp: Any, value: Any) -> ConfigError:
 
 def _value(file: str, path: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return value  # free-form (e.g. plugin sections, checked later by their own class)
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -31,6 +31,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "berth.plugins.api.services.plugin",
     "berth.plugins.api.grpc.plugin",
     "berth.plugins.api.ttrpc.plugin",
+    "berth.plugins.debug.plugin",
 )
 
 

@@ -25,6 +25,8 @@ __all__ = [
     "loads",
     "plugin_configs",
     "FIELD_DOCS",
+    "field_docs",
+    "effective",
 ]
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
@@ -57,6 +59,9 @@ class TtrpcConfig:
 
 @dataclasses.dataclass(kw_only=True)
 class DebugConfig:
+    address: str = ""
+    uid: int = 0
+    gid: int = 0
     level: str = "info"
     format: str = "text"
 
@@ -108,6 +113,9 @@ FIELD_DOCS: dict[str, str] = {
     "ttrpc.address": 'ttrpc socket for shims; "" means <grpc.address>.ttrpc.',
     "ttrpc.uid": "Owner uid of the ttrpc socket.",
     "ttrpc.gid": "Owner gid of the ttrpc socket.",
+    "debug.address": 'Unix socket serving daemon status as JSON over HTTP; "" disables it.',
+    "debug.uid": "Owner uid of the debug socket.",
+    "debug.gid": "Owner gid of the debug socket.",
     "debug.level": "Log level: trace, debug, info, warn, error.",
     "debug.format": "Log format: text or json.",
 }
@@ -181,3 +189,18 @@ def effective(config: Config, plugin_config: Mapping[str, Any]) -> dict[str, Any
     data = encode(config)
     data["plugins"] = {uri: encode(c) for uri, c in plugin_config.items() if c is not None}
     return data
+
+
+def field_docs(registrations: Iterable[Registration]) -> dict[str, str]:
+    """Comments for ``berthd config default``: core keys and plugin fields.
+
+    A plugin documents a field with ``dataclasses.field(metadata={"doc": ...})``.
+    """
+    docs = dict(FIELD_DOCS)
+    for reg in registrations:
+        if reg.config is None:
+            continue
+        for f in dataclasses.fields(reg.config):
+            if "doc" in f.metadata:
+                docs[f"plugins.{reg.uri}.{f.name}"] = f.metadata["doc"]
+    return docs

@@ -108,6 +108,9 @@ class ServerAddresses:
     ttrpc_address: str = ""
     max_recv_message_size: int = 16 * 1024 * 1024
     max_send_message_size: int = 16 * 1024 * 1024
+    debug_address: str = ""
+    debug_uid: int = 0
+    debug_gid: int = 0
 
 
 InitFn = Callable[["InitContext"], Awaitable[object]]

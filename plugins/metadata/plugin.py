@@ -18,8 +18,10 @@ TYPE = "io.containerd.metadata.v1"
 
 @dataclasses.dataclass(kw_only=True)
 class Config:
-    # LMDB reserves this much address space up front; the file grows as used.
-    map_size: int = 16 * 1024**3
+    map_size: int = dataclasses.field(
+        default=16 * 1024**3,
+        metadata={"doc": "LMDB map size in bytes: address space reserved up front; the file grows as used."},
+    )
 
     def __post_init__(self) -> None:
         if self.map_size < 1024 * 1024:
