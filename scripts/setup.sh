@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
     python3 python3-venv python3-dev gcc libcap-dev libseccomp2
-    containerd runc crun busybox-static curl
+    containerd runc crun busybox-static curl podman
 )
 
 missing=()
