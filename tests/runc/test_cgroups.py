@@ -587,3 +587,12 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_memory_kernel_tcp_limit_is_written(cg: cgroups.Manager) -> None:
+    """v1 still enforces memory.kmem.tcp.limit_in_bytes: kernelTCP must reach it."""
+    m = cg.paths().get("memory")
+    if not m or not os.path.exists(os.path.join(m, "memory.kmem.tcp.limit_in_bytes")):
+        pytest.skip("no v1 memory.kmem.tcp.limit_in_bytes")
+    cg.apply({"memory": {"limit": 64 << 20, "kernelTCP": 48 << 20}})
+    assert read(m, "memory.kmem.tcp.limit_in_bytes") == str(48 << 20)

@@ -143,3 +143,18 @@ def test_sysctl(runc, bundle):
     r = runc("run", "-b", str(bundle.path), runc.new_id())
     # /proc/sys is a readonly path: sysctls are written before it is made read-only
     assert r.stdout.split() == ["1", "1000"], r
+
+
+def test_capability_outside_runtime_bounding_set_is_named(runc, bundle):
+    """capset EPERM says which requested capabilities the runtime itself lacks."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(23, 24, 0, 0, 0) != 0:  # PR_CAPBSET_READ CAP_SYS_RESOURCE
+        pytest.skip("CAP_SYS_RESOURCE is in this process's bounding set")
+    for k in ("bounding", "effective", "permitted"):
+        bundle.process["capabilities"][k].append("CAP_SYS_RESOURCE")
+    bundle.write()
+    r = runc("run", "-b", str(bundle.path), runc.new_id())
+    assert r.returncode != 0
+    assert "unable to apply caps" in r.stderr and "CAP_SYS_RESOURCE not in" in r.stderr, r

@@ -265,7 +265,10 @@ def _create(opts: CreateOpts, cfg: Config, st: State, bundle: str) -> tuple[Stat
             elif t == "hooks":
                 state = {"ociVersion": cfg.oci_version, "id": opts.cid, "status": "creating",
                          "pid": b_pid, "bundle": bundle, "annotations": cfg.annotations or {}}
-                run_hooks("prestart", cfg.hooks, state)
+                # prestart predates the "creating" status: it used to run at
+                # `start`, and the spec's validation expects "created" on its
+                # stdin (crun does so too); createRuntime gets "creating".
+                run_hooks("prestart", cfg.hooks, dict(state, status="created"))
                 run_hooks("createRuntime", cfg.hooks, state)
                 chan.send(type="ok")
             elif t == "ready":
@@ -314,9 +317,21 @@ def _create(opts: CreateOpts, cfg: Config, st: State, bundle: str) -> tuple[Stat
                 mgr.destroy()
             except Exception:  # noqa: BLE001 - the original error matters more
                 pass
+        _detach_host_mounts(cfg)
         st.remove()
         st.release()
         raise
+
+
+def _detach_host_mounts(cfg: Config) -> None:
+    """Without a mount namespace the init mounted into ours, below the rootfs: undo that."""
+    if cfg.ns("mount") is None and cfg.mounts:
+        from .rootfs import detach_mounts_below
+
+        try:
+            detach_mounts_below(cfg.rootfs)
+        except OSError:
+            pass
 
 
 def _kill_cgroup(mgr: Manager, sig: int = 9) -> None:
@@ -594,6 +609,7 @@ def destroy(st: State, kill_first: bool = False) -> None:
     except Exception as e:  # noqa: BLE001
         err = e
     cfg = config_from_json(st.data["config"])
+    _detach_host_mounts(cfg)
     st.remove()
     st.release()
     if cfg.hooks.get("poststop"):

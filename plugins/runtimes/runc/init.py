@@ -332,6 +332,9 @@ def _setup_container(ctx: Ctx, chan: Channel) -> None:
     in_userns = cfg.ns("user") is not None
     if cfg.ns("mount") is not None:
         rootfs.prepare_root(cfg)
+    if cfg.ns("mount") is not None or cfg.mounts:
+        # without a mount namespace (as runc) the mounts go to the runtime's
+        # own, below the rootfs; destroy() detaches them
         rootfs.mount_all(cfg)
         rootfs.create_devices(cfg, bind=in_userns)
         cwd = rootfs.secure_join(cfg.rootfs, proc.cwd)
@@ -356,9 +359,9 @@ def _setup_container(ctx: Ctx, chan: Channel) -> None:
         _console(ctx, proc, mount_console=True)
     if cfg.ns("mount") is not None:
         rootfs.finalize(cfg)
-    if cfg.hostname is not None and cfg.new_ns("uts"):
+    if cfg.hostname is not None and cfg.ns("uts") is not None:
         S.sethostname(cfg.hostname)
-    if cfg.domainname is not None and cfg.new_ns("uts"):
+    if cfg.domainname is not None and cfg.ns("uts") is not None:
         S.setdomainname(cfg.domainname)
     if cfg.new_ns("network"):
         _loopback_up()
@@ -373,6 +376,10 @@ def _setup_container(ctx: Ctx, chan: Channel) -> None:
         rootfs.mask_paths(cfg.masked_paths)
     except OSError as e:
         raise RuncError(f"masked/readonly paths: {e.strerror}: {e.filename or ''}") from None
+    if cfg.ns("mount") is not None:
+        # last: an unbindable / would make the binds above (console,
+        # readonly paths) fail with EINVAL
+        rootfs.apply_root_propagation(cfg)
 
 
 def _loopback_up() -> None:
@@ -506,7 +513,14 @@ def _finalize_process(cfg: Config, proc: Process, env: list[str]) -> None:
             last = int(f.read())
     except OSError:
         pass
+    held = set()
     if caps is not None:
+        for c in range(last + 1):
+            try:
+                if S.prctl(23, c):  # PR_CAPBSET_READ: what this runtime may grant
+                    held.add(c)
+            except OSError:
+                pass
         keep = set(caps["bounding"])
         for c in range(last + 1):
             if c not in keep:
@@ -538,8 +552,16 @@ def _finalize_process(cfg: Config, proc: Process, env: list[str]) -> None:
         eff = [c for c in caps["effective"] if c <= top]
         perm = [c for c in caps["permitted"] if c <= top]
         inh = [c for c in caps["inheritable"] if c <= top]
-        _prctl.set_caps(eff, perm, inh, [c for c in allc if c not in eff],
-                        [c for c in allc if c not in perm], [c for c in allc if c not in inh])
+        try:
+            _prctl.set_caps(eff, perm, inh, [c for c in allc if c not in eff],
+                            [c for c in allc if c not in perm], [c for c in allc if c not in inh])
+        except OSError as e:
+            from .specconv import CAPS
+
+            names = {v: k for k, v in CAPS.items()}
+            missing = sorted(names.get(c, str(c)) for c in set(eff) | set(perm) | set(inh) if c not in held)
+            why = f" ({', '.join(missing)} not in berth-runc's own bounding set)" if missing else ""
+            raise RuncError(f"process.capabilities: unable to apply caps: {e.strerror or e}{why}") from None
         # As runc: a cap can only be ambient if permitted and inheritable; others are skipped.
         S.cap_ambient_clear()
         for c in caps["ambient"]:

@@ -17,7 +17,7 @@ from .config import Config, Mount
 from .errors import RuncError
 
 __all__ = ["secure_join", "prepare_root", "mount_all", "create_devices", "pivot", "finalize",
-           "mask_paths", "readonly_paths"]
+           "apply_root_propagation", "detach_mounts_below", "mask_paths", "readonly_paths"]
 
 _PROC_ALLOWED = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
                  "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
@@ -118,10 +118,77 @@ def _do_mount(root: str, target: str, source: str | None, fstype: str | None, fl
 
 
 def prepare_root(cfg: Config) -> None:
-    """Make the host's mounts slave (or rootfsPropagation) and bind the rootfs on itself."""
+    """Make the host's mounts slave (or rootfsPropagation) and bind the rootfs on itself.
+
+    As runc: the mount holding the rootfs (and ``/``) is made private when it
+    is shared, since pivot_root(2) refuses a shared parent or old root
+    (EINVAL) and the bind would propagate back to the host. An unbindable
+    propagation is applied only after pivot_root (:func:`apply_root_propagation`):
+    before that it would make the bind of the rootfs itself fail (EINVAL).
+    """
     flag = cfg.rootfs_propagation or (S.MS_SLAVE | S.MS_REC)
+    if flag & S.MS_UNBINDABLE:
+        flag = S.MS_SLAVE | S.MS_REC
     S.mount(None, "/", None, flag)
+    for mnt in {_containing_mount(cfg.rootfs), "/"}:
+        if _mount_propagation(mnt) & {"shared", "unbindable"}:
+            S.mount(None, mnt, None, S.MS_PRIVATE)
     S.mount(cfg.rootfs, cfg.rootfs, "bind", S.MS_BIND | S.MS_REC)
+
+
+def apply_root_propagation(cfg: Config) -> None:
+    """After pivot_root: give the container's ``/`` the configured rootfsPropagation."""
+    if cfg.rootfs_propagation:
+        try:
+            S.mount(None, "/", None, cfg.rootfs_propagation)
+        except OSError as e:
+            raise RuncError(f"linux.rootfsPropagation: {e.strerror or e}") from None
+
+
+def _mountinfo() -> list[tuple[str, list[str]]]:
+    """(mount point, optional fields) of each mount of this mount namespace."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre = line.partition(" - ")[0].split()
+            mp = pre[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+            out.append((mp.replace("\\134", "\\"), pre[6:]))
+    return out
+
+
+def detach_mounts_below(root: str) -> None:
+    """Lazily unmount every mount strictly below ``root``, deepest first.
+
+    For a container without a mount namespace, whose mounts were made in the
+    runtime's own namespace (under its rootfs), once it is deleted.
+    """
+    root = os.path.realpath(root).rstrip("/")
+    below = [mp for mp, _opt in _mountinfo() if mp.startswith(root + "/")]
+    for mp in sorted(set(below), key=lambda p: (p.count("/"), p), reverse=True):
+        for _ in range(below.count(mp)):  # stacked mounts on one point
+            try:
+                S.umount2(mp, S.MNT_DETACH)
+            except OSError:
+                break
+
+
+def _containing_mount(path: str) -> str:
+    """The mount point of the mount ``path`` is on (``path`` itself if it is one)."""
+    path = os.path.realpath(path)
+    best = "/"
+    for mp, _opt in _mountinfo():
+        if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+            best = mp
+    return best
+
+
+def _mount_propagation(mp: str) -> set[str]:
+    """Propagation kinds (shared/master/unbindable) of the topmost mount at ``mp``."""
+    kinds: set[str] = set()
+    for point, opt in _mountinfo():
+        if point == mp:
+            kinds = {o.split(":")[0] for o in opt}
+    return kinds
 
 
 def _check_proc(m: Mount, i: int, root: str) -> None:

@@ -21,17 +21,16 @@ def _namespaces(c: Config) -> None:
             raise ConfigError("linux.uidMappings", "a new user namespace needs uid mappings")
         if not c.gid_mappings:
             raise ConfigError("linux.gidMappings", "a new user namespace needs gid mappings")
-    if c.ns("mount") is None and c.mounts:
-        # runc refuses as well: mounting into the host's namespace would leak.
-        raise ConfigError("linux.namespaces", "a mount namespace is required to set up mounts (add {\"type\": \"mount\"})")
-    if c.ns("mount") is not None and c.ns("mount").path:
-        raise ConfigError("linux.namespaces", "joining an existing mount namespace is not supported (the rootfs would not be set up)")
+    # No mount entry: as runc, the mounts are made in the runtime's mount
+    # namespace (under the rootfs; `delete` detaches them again). A mount
+    # entry with a path: the rootfs is set up inside the joined namespace.
 
 
 def _hostname(c: Config) -> None:
-    if c.hostname and not c.new_ns("uts"):
+    # as runc: a joined UTS namespace (by path) counts as the container's own
+    if c.hostname and c.ns("uts") is None:
         raise ConfigError("hostname", "unable to set hostname without a private UTS namespace")
-    if c.domainname and not c.new_ns("uts"):
+    if c.domainname and c.ns("uts") is None:
         raise ConfigError("domainname", "unable to set domainname without a private UTS namespace")
 
 

@@ -1,7 +1,9 @@
 """v1 ``memory`` controller: limit, swap, reservation, swappiness, OOM killer.
 
-``kernel`` and ``kernelTCP`` limits are ignored, as runc does: the kernel
-deprecated kmem limits (5.4) and no longer enforces them.
+The ``kernel`` limit is ignored, as runc does: the kernel deprecated kmem
+limits (5.4) and no longer accepts them. ``kernelTCP`` is still enforced by
+v1 (``memory.kmem.tcp.limit_in_bytes``) and is written where that file
+exists, as crun does.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ NAME = "memory"
 
 _LIMIT = "memory.limit_in_bytes"
 _SWAP = "memory.memsw.limit_in_bytes"
+_KMEM_TCP = "memory.kmem.tcp.limit_in_bytes"
 
 
 def _set_limit(path: str, value: int) -> None:
@@ -64,6 +67,8 @@ def apply(path: str, resources: dict[str, Any]) -> None:
             _set_swap(path, swap)
     if num(mem, "reservation"):
         _files.write(NAME, path, "memory.soft_limit_in_bytes", num(mem, "reservation"))
+    if num(mem, "kernelTCP") and _files.exists(path, _KMEM_TCP):
+        _files.write(NAME, path, _KMEM_TCP, num(mem, "kernelTCP"))
     if mem.get("disableOOMKiller") or resources.get("disableOOMKiller"):
         _files.write(NAME, path, "memory.oom_control", 1)
     swappiness = mem.get("swappiness")
