@@ -35,7 +35,7 @@ def describe_type(tp: Any) -> str:
         return f"a list of {_plural(item)}"
     if origin is dict:
         _, value = typing.get_args(tp)
-        return f"a table of {_plural(value)}"
+        return "a table" if value is Any else f"a table of {_plural(value)}"
     if dataclasses.is_dataclass(tp):
         return "a table"
     if origin in (typing.Union, types.UnionType):

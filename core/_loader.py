@@ -162,7 +162,7 @@ class Loader:
         by_uri = {entry.reg.uri: entry for entry in self._loaded}
         missing = [uri for uri in required if uri not in by_uri]
         if missing:
-            raise RequiredPluginError(f"required plugin {missing} not included (disabled or not installed)")
+            raise RequiredPluginError(f"required plugin {', '.join(missing)} not included (disabled or not installed)")
         for uri in required:
             entry = by_uri[uri]
             if entry.info.error is not None:

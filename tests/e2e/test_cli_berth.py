@@ -1,93 +1,31 @@
 """``berth`` against a real ``berthd`` started in a temp dir.
 
-One daemon per module (it takes about a second to start); each test uses its
-own namespace names. The daemon is stopped by its pid and its temp dir
-removed (kept, with the log path printed, when a test failed).
+One daemon per module (the shared ``berthd`` fixture); each test uses its own
+namespace names. The daemon is stopped by its pid and its temp dir removed
+(kept, with the log path printed, when a test failed).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 
 import pytest
 
-BIN = pathlib.Path(sys.executable).parent
-BERTHD = BIN / "berthd"
-BERTH = BIN / "berth"
-START_SECONDS = 30
+from berth.testing.daemon import Daemon, DaemonFactory
 
-
-class Daemon:
-    def __init__(self, workdir: pathlib.Path) -> None:
-        self.workdir = workdir
-        self.root = workdir / "root"
-        self.socket = workdir / "berth.sock"
-        self.log = workdir / "berthd.log"
-        config = workdir / "config.toml"
-        config.write_text("version = 2\n")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [str(BERTHD), "--config", str(config), "--root", str(self.root), "--state", str(workdir / "state"),
-                 "--address", str(self.socket)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"berthd exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            if self.socket.exists():
-                with socket.socket(socket.AF_UNIX) as s:
-                    try:
-                        s.connect(str(self.socket))
-                        return
-                    except OSError:
-                        pass
-            time.sleep(0.05)
-        raise RuntimeError(f"berthd did not listen within {START_SECONDS}s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+BERTH = pathlib.Path(sys.executable).parent / "berth"
 
 
 @pytest.fixture(scope="module")
-def daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
-    if not BERTHD.exists():
-        pytest.skip(f"{BERTHD} is not installed")
-    if importlib.util.find_spec("berth.plugins.api.grpc.plugin") is None:
-        pytest.skip("the gRPC server plugin (berth.plugins.api.grpc.plugin) is not there yet")
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="berth-e2e-", dir="/tmp"))  # short: sun_path has 108 bytes
-    failed_before = request.session.testsfailed
-    d = None
-    try:
-        d = Daemon(workdir)
-        yield d
-    finally:
-        if d is not None:
-            d.stop()
-        if request.session.testsfailed == failed_before:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"kept {workdir} (berthd log: {workdir / 'berthd.log'})", file=sys.stderr)
+def daemon(berthd: Daemon) -> Daemon:
+    """The module's daemon (tests/conftest.py starts it and stops it by pid)."""
+    return berthd
 
 
 def berth(daemon: Daemon, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -280,18 +218,16 @@ def test_events_filters_and_json(daemon: Daemon) -> None:
     assert record["event"] == {"name": name, "labels": {"k": "v"}}
 
 
-def test_events_fails_when_daemon_stops(request: pytest.FixtureRequest) -> None:
-    if not BERTHD.exists() or importlib.util.find_spec("berth.plugins.api.grpc.plugin") is None:
-        pytest.skip("berthd with its gRPC server is not there yet")
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="berth-e2e-", dir="/tmp"))
-    own = Daemon(workdir)
+def test_events_fails_when_daemon_stops(berthd_factory: DaemonFactory) -> None:
+    own = berthd_factory()
+    proc = watch_events(own, "events")
     try:
-        proc = watch_events(own, "events")
         trigger_until_seen(own, proc, "e2e-stop")
-        own.stop()
+        assert own.stop() == 0
         rc = proc.wait(20)
-        err = proc.stderr.read().decode()  # type: ignore[union-attr]
     finally:
-        own.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
     assert rc != 0 and err.startswith("berth: ") and len(err.splitlines()) == 1, err

@@ -3,11 +3,11 @@
 Where it helps, the same ``ctr`` commands also run against a private real
 containerd (``/usr/bin/containerd`` in a temp dir) and the outputs are
 compared. Both daemons are started here and stopped by their pids; temp dirs
-are removed unless a test failed.
+are removed unless a test failed. berthd comes from the shared fixtures in
+tests/conftest.py (berth.testing.daemon).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import re
@@ -22,8 +22,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from berth.testing.daemon import Daemon, DaemonFactory
+
 BIN = pathlib.Path(sys.executable).parent
-BERTHD = BIN / "berthd"
 BERTH = BIN / "berth"
 CTR = pathlib.Path("/usr/bin/ctr")
 CONTAINERD = pathlib.Path("/usr/bin/containerd")
@@ -32,8 +33,33 @@ START_SECONDS = 30
 pytestmark = pytest.mark.skipif(not CTR.exists(), reason="the real ctr (/usr/bin/ctr) is not installed")
 
 
-class Server:
-    """A daemon process in its own temp dir, listening on ``socket``."""
+class _Clients:
+    """``ctr`` and ``berth`` against the daemon at ``self.socket``."""
+
+    socket: pathlib.Path
+    workdir: pathlib.Path
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(CTR), "-a", str(self.socket), *args], capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"ctr {' '.join(args)}: rc {result.returncode}\n{result.stderr}")
+        return result
+
+    def berth(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BERTH), "-a", str(self.socket), *args], capture_output=True, text=True, timeout=60)
+
+
+class Berthd(_Clients):
+    """A berthd from berth.testing.daemon, seen through ctr and berth."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.socket = daemon.socket
+        self.workdir = daemon.workdir
+
+
+class Server(_Clients):
+    """A containerd process in its own temp dir, listening on ``socket``."""
 
     def __init__(self, argv: list[str], workdir: pathlib.Path, socket_path: pathlib.Path) -> None:
         self.workdir = workdir
@@ -64,24 +90,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(CTR), "-a", str(self.socket), *args], capture_output=True, text=True, timeout=60)
-        if check and result.returncode != 0:
-            raise AssertionError(f"ctr {' '.join(args)}: rc {result.returncode}\n{result.stderr}")
-        return result
-
-    def berth(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BERTH), "-a", str(self.socket), *args], capture_output=True, text=True, timeout=60)
-
-
-def start_berthd(workdir: pathlib.Path) -> Server:
-    config = workdir / "config.toml"
-    config.write_text("version = 2\n")
-    sock = workdir / "berth.sock"
-    argv = [str(BERTHD), "--config", str(config), "--root", str(workdir / "root"), "--state", str(workdir / "state"),
-            "--address", str(sock)]
-    return Server(argv, workdir, sock)
 
 
 def start_containerd(workdir: pathlib.Path) -> Server:
@@ -114,17 +122,10 @@ def _managed(request: pytest.FixtureRequest, prefix: str, start: object) -> Iter
             print(f"kept {workdir}", file=sys.stderr)
 
 
-def _need_berthd() -> None:
-    if not BERTHD.exists():
-        pytest.skip(f"{BERTHD} is not installed")
-    if importlib.util.find_spec("berth.plugins.api.grpc.plugin") is None:
-        pytest.skip("the gRPC server plugin (berth.plugins.api.grpc.plugin) is not there yet")
-
-
 @pytest.fixture(scope="module")
-def berthd(request: pytest.FixtureRequest) -> Iterator[Server]:
-    _need_berthd()
-    yield from _managed(request, "berth-ctr-", start_berthd)
+def berthd(berthd: Daemon) -> Berthd:
+    """The shared module daemon (tests/conftest.py), with ctr and berth helpers."""
+    return Berthd(berthd)
 
 
 @pytest.fixture(scope="module")
@@ -135,28 +136,23 @@ def containerd(request: pytest.FixtureRequest) -> Iterator[Server]:
 
 
 @pytest.fixture
-def fresh_pair(request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+def fresh_pair(request: pytest.FixtureRequest, berthd_factory: DaemonFactory) -> Iterator[tuple[Berthd, Server]]:
     """A new berthd and a new containerd, both with no namespaces yet."""
-    _need_berthd()
     if not CONTAINERD.exists():
         pytest.skip("the real containerd is not installed to compare with")
-    berth_gen = _managed(request, "berth-ctr-", start_berthd)
+    b = Berthd(berthd_factory())
     ctrd_gen = _managed(request, "berth-ctrd-", start_containerd)
-    b = next(berth_gen)
+    c = next(ctrd_gen)
     try:
-        c = next(ctrd_gen)
-        try:
-            yield b, c
-        finally:
-            next(ctrd_gen, None)
+        yield b, c
     finally:
-        next(berth_gen, None)
+        next(ctrd_gen, None)
 
 
 # --- version ---------------------------------------------------------------------
 
 
-def test_ctr_version(berthd: Server) -> None:
+def test_ctr_version(berthd: Berthd) -> None:
     result = berthd.ctr("version")
     server = result.stdout.split("Server:\n", 1)[1]
     uuid = (berthd.workdir / "root" / "io.containerd.service.v1.introspection-service" / "uuid").read_text().strip()
@@ -173,7 +169,7 @@ def test_ctr_version(berthd: Server) -> None:
 # --- plugins ---------------------------------------------------------------------
 
 
-def test_ctr_plugins_ls(berthd: Server, containerd: Server) -> None:
+def test_ctr_plugins_ls(berthd: Berthd, containerd: Server) -> None:
     out = berthd.ctr("plugins", "ls").stdout
     lines = out.splitlines()
     # the header as containerd's ctr prints it (column widths follow the content)
@@ -187,7 +183,7 @@ def test_ctr_plugins_ls(berthd: Server, containerd: Server) -> None:
     assert berthd.berth("plugins", "ls").stdout == out
 
 
-def test_ctr_plugins_ls_filter(berthd: Server) -> None:
+def test_ctr_plugins_ls_filter(berthd: Berthd) -> None:
     out = berthd.ctr("plugins", "ls", "type==io.containerd.grpc.v1").stdout
     rows = [line.split() for line in out.splitlines()[1:]]
     assert rows and {row[0] for row in rows} == {"io.containerd.grpc.v1"}
@@ -196,14 +192,14 @@ def test_ctr_plugins_ls_filter(berthd: Server) -> None:
     assert berthd.ctr("plugins", "ls", "-q", "id==version", "id==lmdb").stdout.split() == ["lmdb", "version"]
 
 
-def test_ctr_plugins_ls_detailed(berthd: Server) -> None:
+def test_ctr_plugins_ls_detailed(berthd: Berthd) -> None:
     out = berthd.ctr("plugins", "ls", "-d").stdout
     assert re.search(r"^Type: +io\.containerd\.grpc\.v1\nID: +namespaces\nRequires: *\n +io\.containerd\.metadata\.v1$",
                      out, re.M), out
     assert berthd.berth("plugins", "ls", "-d").stdout == out
 
 
-def test_ctr_plugins_bad_filter(berthd: Server, containerd: Server) -> None:
+def test_ctr_plugins_bad_filter(berthd: Berthd, containerd: Server) -> None:
     ours = berthd.ctr("plugins", "ls", "id=", check=False)
     theirs = containerd.ctr("plugins", "ls", "id=", check=False)
     assert ours.returncode == theirs.returncode == 1
@@ -214,7 +210,7 @@ def test_ctr_plugins_bad_filter(berthd: Server, containerd: Server) -> None:
 # --- namespaces ------------------------------------------------------------------
 
 
-def test_ctr_namespaces_same_as_containerd(fresh_pair: tuple[Server, Server]) -> None:
+def test_ctr_namespaces_same_as_containerd(fresh_pair: tuple[Berthd, Server]) -> None:
     outputs = []
     for server in fresh_pair:
         steps = [
@@ -235,7 +231,7 @@ def test_ctr_namespaces_same_as_containerd(fresh_pair: tuple[Server, Server]) ->
     assert ours[6] == (1, "", 'ctr: namespace "foo": already exists\n')
 
 
-def test_ctr_namespace_label_then_berth_sees_it(berthd: Server) -> None:
+def test_ctr_namespace_label_then_berth_sees_it(berthd: Berthd) -> None:
     berthd.ctr("ns", "create", "ctr-lbl")
     berthd.ctr("ns", "label", "ctr-lbl", "x=1")
     rows = {line.split()[0]: line.split()[1:] for line in berthd.berth("ns", "ls").stdout.splitlines()[1:]}
@@ -279,7 +275,7 @@ def _stop(proc: "subprocess.Popen[bytes]") -> str:
     return _drain(proc)
 
 
-def _create_until_seen(server: Server, watchers: "list[subprocess.Popen[bytes]]", prefix: str) -> tuple[str, list[str]]:
+def _create_until_seen(server: _Clients, watchers: "list[subprocess.Popen[bytes]]", prefix: str) -> tuple[str, list[str]]:
     """Create namespaces with berth until every watcher printed the same one (they subscribe asynchronously)."""
     buffers = ["" for _ in watchers]
     for attempt in range(100):
@@ -298,7 +294,7 @@ def _create_until_seen(server: Server, watchers: "list[subprocess.Popen[bytes]]"
     raise AssertionError(f"no event seen by every watcher: {buffers}")
 
 
-def test_ctr_events_receives_berth_published_event(berthd: Server) -> None:
+def test_ctr_events_receives_berth_published_event(berthd: Berthd) -> None:
     ctr = _watch([str(CTR), "-a", str(berthd.socket), "events"])
     ours = _watch([str(BERTH), "-a", str(berthd.socket), "events"])
     try:
@@ -313,7 +309,7 @@ def test_ctr_events_receives_berth_published_event(berthd: Server) -> None:
     assert berth_line == ctr_line  # berth events prints exactly what ctr prints
 
 
-def test_ctr_events_with_filter(berthd: Server) -> None:
+def test_ctr_events_with_filter(berthd: Berthd) -> None:
     ctr = _watch([str(CTR), "-a", str(berthd.socket), "events", 'topic=="/namespaces/delete"'])
     try:
         time.sleep(0.5)
@@ -333,7 +329,7 @@ def test_ctr_events_with_filter(berthd: Server) -> None:
     assert lines and all(EVENT.match(ln) and EVENT.match(ln).group(3) == "/namespaces/delete" for ln in lines), lines  # type: ignore[union-attr]
 
 
-def test_ctr_events_line_same_shape_as_containerd(containerd: Server, berthd: Server) -> None:
+def test_ctr_events_line_same_shape_as_containerd(containerd: Server, berthd: Berthd) -> None:
     lines = []
     for server in (containerd, berthd):
         ctr = _watch([str(CTR), "-a", str(server.socket), "events"])
