@@ -35,6 +35,7 @@ import h2.settings
 import trio
 
 from berth.core.errors import BerthError, DeadlineExceeded, Internal
+from berth.core.rpc import Kind
 from berth.plugins.api.grpc._dispatch import dispatch
 from berth.plugins.api.grpc._framing import FrameLengthGuard, MessageDecoder, encode_message
 from berth.plugins.api.grpc._headers import decode_metadata, parse_timeout, status_headers
@@ -104,6 +105,10 @@ class _Stream:
         self.error: BerthError | None = None
         self.headers_sent = False
         self.partial = False
+        #: The handler sends one response and then the status (unary,
+        #: client-streaming): no schedule point between them, so headers,
+        #: message and trailers leave in one write.
+        self.single_response = False
         self.scope = trio.CancelScope()
         self._readable = trio.Event()
 
@@ -112,7 +117,12 @@ class _Stream:
 
     async def receive(self) -> bytes | None:
         """The next request message, or None once the client half-closed."""
-        await trio.lowlevel.checkpoint()
+        if self.inbox:
+            # Usually the whole request came with its headers: take it
+            # without another pass through the scheduler.
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            await trio.lowlevel.checkpoint()
         while True:
             if self.error is not None:
                 raise self.error
@@ -132,7 +142,9 @@ class _Stream:
 
     async def send(self, payload: bytes) -> None:
         """Send one response message, waiting for flow-control window."""
-        await self.conn.send_message(self, encode_message(payload, max_size=self.conn.limits.max_send))
+        await self.conn.send_message(
+            self, encode_message(payload, max_size=self.conn.limits.max_send), last=self.single_response
+        )
 
 
 @final
@@ -203,7 +215,11 @@ class _Connection:
             stream.headers_sent = True
             self._h2_call(stream, "send_headers", stream.id, [(b":status", b"200"), (b"content-type", b"application/grpc")])
 
-    async def send_message(self, stream: _Stream, data: bytes) -> None:
+    def _pending(self) -> bool:
+        """Whether h2 holds bytes for the writer (True if h2 hides that)."""
+        return bool(getattr(self.h2, "_data_to_send", True))
+
+    async def send_message(self, stream: _Stream, data: bytes, *, last: bool = False) -> None:
         if stream.reset:
             raise _StreamGone()
         self._send_headers(stream)
@@ -229,7 +245,8 @@ class _Connection:
             sent += len(chunk)
             self._backlog += len(chunk)
         stream.partial = False
-        await trio.lowlevel.checkpoint()
+        if not last:
+            await trio.lowlevel.checkpoint()
 
     def finish(self, stream: _Stream, code: int, message: str) -> None:
         """End the stream with a status (never after the client reset it)."""
@@ -360,7 +377,8 @@ class _Connection:
             return False
         for event in events:
             self._handle(event)
-        self.wake_writer()
+        if self._pending():
+            self.wake_writer()
         return True
 
     async def _reader(self) -> None:
@@ -403,6 +421,7 @@ class _Connection:
         except BerthError as e:
             self.finish(stream, e.grpc_code, e.message)
             return
+        stream.single_response = method.kind in (Kind.UNARY, Kind.CLIENT_STREAM)
         metadata = decode_metadata(headers)
         deadline = None
         if timeout is not None:
