@@ -414,7 +414,10 @@ def test_memory_limit_oom_kills(cg: cgroups.Manager, children: Children) -> None
 
 
 def test_stats_shape(cg: cgroups.Manager, children: Children) -> None:
-    p = children.python("x = sum(range(3_000_000)); time.sleep(60)")
+    # Write 16 MiB after joining the cgroup: v1 charges pages to the cgroup
+    # that touches them, so usage is non-zero however little was allocated
+    # before (a CPU-only child left memory usage at 0 and flaked).
+    p = children.python("x = sum(range(3_000_000)); b = b'x' * (16 << 20); time.sleep(60)")
     cg.add(p.pid)
     cg.apply({"pids": {"limit": 10}, "memory": {"limit": 256 << 20}})
     children.go(p)
