@@ -19,13 +19,13 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from types import TracebackType
 from typing import final
+
+from berth.testing.daemon import wait_for_socket
 
 __all__ = ["BERTH", "BERTHD", "CTR", "CONTAINERD", "Daemon", "start_berthd", "start_containerd",
            "containerd_missing", "berthd_missing"]
@@ -92,19 +92,14 @@ class Daemon:
         self.stop()
 
     def _wait_listening(self) -> None:
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before listening:\n"
-                                   f"{self.log.read_text(errors='replace')}")
-            if self.socket.exists():
-                with socket.socket(socket.AF_UNIX) as s:
-                    try:
-                        s.connect(str(self.socket))
-                        return
-                    except OSError:
-                        pass
-            time.sleep(0.02)
+        try:
+            wait_for_socket(self.socket, START_SECONDS, alive=lambda: self.proc.poll() is None)
+            return
+        except TimeoutError:
+            pass
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before listening:\n"
+                               f"{self.log.read_text(errors='replace')}")
         raise RuntimeError(f"{self.name} did not listen on {self.socket} within {START_SECONDS:.0f}s:\n"
                            f"{self.log.read_text(errors='replace')}")
 

@@ -13,7 +13,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from berth.testing.daemon import Daemon, DaemonFactory
+from berth.testing.daemon import Daemon, DaemonFactory, wait_for_socket
 
 BIN = pathlib.Path(sys.executable).parent
 BERTH = BIN / "berth"
@@ -67,18 +66,13 @@ class Server(_Clients):
         self.log = workdir / "daemon.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{argv[0]} exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            if self.socket.exists():
-                with socket.socket(socket.AF_UNIX) as s:
-                    try:
-                        s.connect(str(self.socket))
-                        return
-                    except OSError:
-                        pass
-            time.sleep(0.05)
+        try:
+            wait_for_socket(self.socket, START_SECONDS, alive=lambda: self.proc.poll() is None)
+            return
+        except TimeoutError:
+            pass
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{argv[0]} exited with {self.proc.returncode}:\n{self.log.read_text()}")
         self.stop()
         raise RuntimeError(f"{argv[0]} did not listen within {START_SECONDS}s:\n{self.log.read_text()}")
 

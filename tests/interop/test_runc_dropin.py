@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -43,6 +42,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from berth.testing.daemon import wait_for_socket
 
 VENV = Path(sys.executable).parent
 BERTH_RUNC = str(VENV / "berth-runc")
@@ -341,20 +342,12 @@ class Containerd:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([CONTAINERD, "--config", str(config)], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
+        try:
+            wait_for_socket(self.sock, 30, alive=lambda: self.proc.poll() is None)
+        except TimeoutError:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"containerd exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            if self.sock.exists():
-                with socket.socket(socket.AF_UNIX) as s:
-                    try:
-                        s.connect(str(self.sock))
-                        break
-                    except OSError:
-                        pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"containerd did not listen within 30 s:\n{self.log.read_text()}")
-            time.sleep(0.05)
+            raise RuntimeError(f"containerd did not listen within 30 s:\n{self.log.read_text()}")
 
     def ctr(self, *args: str, check: bool = True,
             timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess[str]:
